@@ -57,6 +57,7 @@ class CodeProblem:
       setup_code   code run in the candidate's process after its definitions (MBPP test_setup_code)
       atol         absolute float tolerance for functional return values (evalplus)
       time_limit   per-test wall seconds the dataset asks for
+      loose_sequences  value tests: a tuple return matches an expected list (JSON-sourced datasets: LCB, TACO)
     """
     problem_id: str
     problem: str
