@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import numbers
 import sys
 
 MAX_DEPTH = 200
@@ -67,6 +68,14 @@ def to_wire(x, depth: int = 0):
         return {"b": base64.b64encode(bytes(x)).decode()}
     if isinstance(x, complex):
         return {"c": [complex.__complex__(x).real, complex.__complex__(x).imag]}
+    # numeric scalars of other libraries (numpy.int64, numpy.bool_, Fraction...) carry as their value,
+    # as `==` would treat them in the program's own process; containers of them (ndarray) do not
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    if isinstance(x, numbers.Real) and not isinstance(x, numbers.Rational):
+        return float(x)
+    if t.__module__ == "numpy" and t.__name__ == "bool_":
+        return bool(x)
     raise EncodeError(f"a {t.__name__} object is not plain data")
 
 

@@ -189,18 +189,33 @@ def new_pid_namespace(box: Sandbox) -> None:
         unshare(CLONE_NEWPID)
 
 
-def make_scratch(box: Sandbox, n: int) -> tuple[str, str]:
+JAIL_SCRATCH = "/tmp/w"   # one program runs per worker at a time, so one fixed path will do
+
+
+def make_scratch(box: Sandbox) -> tuple[str, str]:
     """(path in the worker, path in the child) of a fresh, empty scratch directory."""
-    inside = f"{box.scratch_root}/s{n}" if box.jail else ""
-    host = (box.jail + inside) if box.jail else ""
     if not box.jail:
         import tempfile
-        host = inside = tempfile.mkdtemp(prefix="codeeval-")
-    else:
-        os.mkdir(host, 0o700)
+        host = tempfile.mkdtemp(prefix="codeeval-")
+        return host, host
+    host = box.jail + JAIL_SCRATCH
+    if os.path.lexists(host):
+        import shutil
+        shutil.rmtree(host, ignore_errors=True)
+    os.mkdir(host, 0o700)
     if box.uid:
         os.chown(host, box.uid, box.uid)
-    return host, inside
+    return host, JAIL_SCRATCH
+
+
+def close_fds_from(low: int) -> None:
+    """Close every descriptor >= low: one close_range(2) call where the kernel has it."""
+    try:
+        if _libc.close_range(low, 0xFFFFFFFF, 0) == 0:
+            return
+    except AttributeError:
+        pass
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
 
 
 # ---------------------------------------------------------------- child-side

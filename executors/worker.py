@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import gc
 import os
 import pickle
 import select
@@ -223,8 +224,7 @@ class Child:
 
     def __init__(self, worker: "Worker", mode: str, program: str, stdin: bytes = b"", setup: str = ""):
         box, limits = worker.box, worker.limits
-        worker.counter += 1
-        self.scratch_host, scratch_in = sandbox.make_scratch(box, worker.counter)
+        self.scratch_host, scratch_in = sandbox.make_scratch(box)
         self.limits = limits
         self.out = os.memfd_create("stdout")
         self.err = os.memfd_create("stderr")
@@ -234,6 +234,7 @@ class Child:
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
         sandbox.new_pid_namespace(box)
+        gc.freeze()  # the child's collector then never walks (and copies) the worker's objects
         self.pid = os.fork()
         if self.pid == 0:
             self._become_program(box, scratch_in, mode, program, setup, [inp, self.out, self.err, req_r, resp_w])
@@ -248,14 +249,15 @@ class Child:
             high = [_fd_above(fd, 20) for fd in high]
             for target, fd in enumerate(high):
                 os.dup2(fd, target)
-            os.closerange(5, _max_fd())
+            sandbox.close_fds_from(5)
             lim = self.limits
             sandbox.prepare_child(box, scratch, sandbox.ChildLimits(
                 memory_bytes=lim.memory_mb << 20, cpu_seconds=int(lim.sample_timeout) + 2,
                 file_bytes=max(lim.max_file_bytes, lim.max_output_bytes) + 1,
                 processes=lim.max_processes, open_files=lim.max_open_files))
-            os.environ.clear()
-            os.environ.update(sandbox.child_env(scratch))
+            if os.environ.get("HOME") != scratch:  # set once in the worker when the path is fixed
+                os.environ.clear()
+                os.environ.update(sandbox.child_env(scratch))
             signal.setitimer(signal.ITIMER_REAL, 0)
             for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
@@ -365,10 +367,6 @@ def _fd_above(fd: int, low: int) -> int:
     new = fcntl.fcntl(fd, fcntl.F_DUPFD, low)
     os.close(fd)
     return new
-
-
-def _max_fd() -> int:
-    return os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536
 
 
 def _rmtree(path: str) -> None:
@@ -516,8 +514,10 @@ def _free_names(code: str) -> set[str]:
 class Worker:
     def __init__(self, index: int, isolate: bool):
         self.box = sandbox.setup(index, isolate)
+        if self.box.jail:
+            os.environ.clear()
+            os.environ.update(sandbox.child_env(sandbox.JAIL_SCRATCH))
         self.limits = Limits()
-        self.counter = 0
         self._prelude_cache: dict[str, dict] = {}
 
     # -- a whole sample
