@@ -46,15 +46,15 @@ def worker_env() -> dict[str, str]:
 class WorkerProcess:
     """The parent's handle on one warm worker; restarts it when it dies."""
 
-    def __init__(self, index: int, isolate: bool):
-        self.index, self.isolate = index, isolate
+    def __init__(self, uid: int, isolate: bool):
+        self.uid, self.isolate = uid, isolate
         self.proc = None
         self.sent: dict[str, Any] = {}   # problem_id -> problem object the worker already holds
         self.layers: list[str] = []
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "executors.worker", str(self.index), "1" if self.isolate else "0"],
+            [sys.executable, "-m", "executors.worker", str(self.uid), "1" if self.isolate else "0"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env=worker_env(), close_fds=True)
         hello = pickle.loads(read_frame(self.proc.stdout.fileno()))
         self.layers = hello["layers"]
@@ -112,7 +112,14 @@ class SubprocessExecutor:
 
     def __init__(self, limits: Limits | None = None, workers: int | None = None, isolate: bool = True):
         self.limits = limits or Limits()
-        self.workers = [WorkerProcess(i, isolate) for i in range(workers or os.cpu_count() or 1)]
+        n = workers or os.cpu_count() or 1
+        # a uid per sandbox, distinct between evaluators running side by side on one host
+        base = 200000 + (os.getpid() % 100000) * 64
+        self.workers = [WorkerProcess(base + i, isolate) for i in range(n)]
+
+    @property
+    def uids(self) -> list[int]:
+        return [w.uid for w in self.workers]
 
     @property
     def layers(self) -> list[str]:

@@ -7,9 +7,9 @@ Layers (each one is switched on when the host allows it; `Sandbox.layers` says w
            the host (no /work, /root, /home, /proc, /etc secrets) is visible after chroot
   pidns    each sample gets a fresh PID namespace; its first process is PID 1, so when it ends the
            kernel kills every process left in it (double-forked daemons included)
-  user     the child drops root for a per-worker uid with no capabilities and no_new_privs, so it
-           cannot leave the chroot, remount, or signal other sandboxes; RLIMIT_NPROC then counts
-           only its own processes
+  user     the child drops root for a uid of its own (one per worker of one evaluator process), with
+           no capabilities and no_new_privs, so it cannot leave the chroot, remount, or signal other
+           sandboxes; RLIMIT_NPROC then counts only its own processes
   rlimits  always: address space (on top of the interpreter's baseline), CPU seconds, file size,
            processes, open files, no core dumps
   session  always: own session and process group, killed as a group
@@ -76,7 +76,7 @@ class Sandbox:
         return ", ".join(self.missing)
 
 
-def setup(worker_index: int, want_isolation: bool = True) -> Sandbox:
+def setup(uid: int, want_isolation: bool = True) -> Sandbox:
     """Enter the worker's namespaces and build the jail; every layer that fails is listed in `missing`."""
     box = Sandbox(layers=["rlimits", "session"])
     if not want_isolation:
@@ -109,7 +109,7 @@ def setup(worker_index: int, want_isolation: bool = True) -> Sandbox:
         box._pidns_fd = -1
         box.missing.append(f"pidns ({e.strerror})")
     if root and box.jail:
-        box.uid = 61000 + worker_index
+        box.uid = uid
         box.layers.append("user")
     else:
         box.missing.append("user (needs root: the program keeps this worker's uid)")

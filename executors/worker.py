@@ -1,6 +1,6 @@
 """A warm worker: the trusted side of every test, and the zygote that forks the untrusted children.
 
-Started by executors/local.py as `python -m executors.worker INDEX ISOLATE` with a scrubbed
+Started by executors/local.py as `python -m executors.worker UID ISOLATE` with a scrubbed
 environment (so no secret is even in its memory for a child to find). It enters its namespaces
 once (executors/sandbox.py), then serves jobs read from stdin (length-prefixed pickles from the
 trusted parent) and writes one GradeResult per job.
@@ -97,7 +97,10 @@ def read_frame(fd: int, wait=lambda: None, cap: int = 1 << 62) -> bytes:
 
 
 def _exc_info(e: BaseException) -> dict:
-    tb = traceback.format_exception(type(e), e, e.__traceback__)
+    frames = e.__traceback__
+    while frames is not None and frames.tb_next is not None and frames.tb_frame.f_globals.get("__name__") == __name__:
+        frames = frames.tb_next  # start at the program's own frames, not the harness's
+    tb = traceback.format_exception(type(e), e, frames)
     return {"type": type(e).__name__, "message": str(e)[:1000],
             "traceback": "".join(tb)[-3000:]}
 
@@ -430,8 +433,13 @@ class Session:
         self.child = Child(worker, "functional", program, setup=setup)
         self.deadline = deadline
         self.last_call = ("", "", "")    # (call text, result text, _)
-        msg = self._receive()
+        try:
+            msg = self._receive()
+        except BaseException:
+            self.child.close()
+            raise
         if "ready" not in msg:
+            self.child.close()
             raise self._startup_failure(msg)
 
     def _receive(self) -> dict:
@@ -512,8 +520,8 @@ def _free_names(code: str) -> set[str]:
 
 
 class Worker:
-    def __init__(self, index: int, isolate: bool):
-        self.box = sandbox.setup(index, isolate)
+    def __init__(self, uid: int, isolate: bool):
+        self.box = sandbox.setup(uid, isolate)
         if self.box.jail:
             os.environ.clear()
             os.environ.update(sandbox.child_env(sandbox.JAIL_SCRATCH))
@@ -645,10 +653,11 @@ class Worker:
             _disarm()
 
     def _outcome_from(self, session, test, verdict, message, tb="") -> TestOutcome:
+        if verdict == RUNTIME_ERROR:
+            kind, _, text = message.partition(": ")
+            verdict = _error_verdict({"type": kind, "message": text})
         outcome = TestOutcome(0, verdict, message=message, traceback=tb)
         self._fill_call(outcome, session, test)
-        if verdict == RUNTIME_ERROR and "MemoryError" in message:
-            outcome.verdict = MEMORY_LIMIT
         return outcome
 
     def _value_test(self, session: Session, problem, test) -> TestOutcome:
@@ -753,13 +762,13 @@ def _summarise(problem, indices, outcomes: list[TestOutcome], duration: float) -
 # ---------------------------------------------------------------- serving the parent
 
 
-def serve(index: int, isolate: bool) -> None:
+def serve(uid: int, isolate: bool) -> None:
     protocol.allow_big_ints()
     inp, out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
-    worker = Worker(index, isolate)
+    worker = Worker(uid, isolate)
     write_frame(out, pickle.dumps({"layers": worker.box.layers, "missing": worker.box.missing}))
     problems: dict = {}   # mirrors the parent's WorkerProcess.sent: each problem crosses once
     while True:
