@@ -134,7 +134,8 @@ def run_samples(path: str, problems, grader: TestExecutionGrader, out_path: str,
                 total: int) -> None:
     """Grade every sample; append result rows to `out_path` in input order (a crash keeps a prefix)."""
     partial = out_path + ".partial"
-    done = sum(1 for _ in read_jsonl(partial)) if os.path.exists(partial) else 0
+    out = JsonlAppender(partial)  # drops a torn last line left by a crash
+    done = sum(1 for _ in read_jsonl(partial))
     rows: dict[int, dict] = {}
     ready: dict[int, GradeResult] = {}
 
@@ -144,7 +145,7 @@ def run_samples(path: str, problems, grader: TestExecutionGrader, out_path: str,
             yield i, problem, program
 
     next_i = done
-    with JsonlAppender(partial) as out, tqdm(total=total, initial=done, desc="Running tests",
+    with out, tqdm(total=total, initial=done, desc="Running tests",
                                              unit="sample", disable=None, file=sys.stderr) as bar:
         for i, result in grader.grade_many(items(), tests):
             ready[i] = result
