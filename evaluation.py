@@ -25,7 +25,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from executors import HARNESS_ERROR, PASSED, VERDICTS, GradeResult, Limits, build_program
+from executors import HARNESS_ERROR, VERDICTS, GradeResult, Limits, build_program
 from executors.grader import TestExecutionGrader
 from models import CodeProblem, InputError, JsonlAppender, read_jsonl, read_problems
 

@@ -108,6 +108,8 @@ class _WorkerStuck(Exception):
 
 
 class SubprocessExecutor:
+    """A fixed pool of warm workers fed from one queue; `run` may be called from many threads at once
+    (the scraper does), and every call streams through the same pool."""
     name = "local"
 
     def __init__(self, limits: Limits | None = None, workers: int | None = None, isolate: bool = True):
@@ -116,6 +118,9 @@ class SubprocessExecutor:
         # a uid per sandbox, distinct between evaluators running side by side on one host
         base = 200000 + (os.getpid() % 100000) * 64
         self.workers = [WorkerProcess(base + i, isolate) for i in range(n)]
+        self._todo: queue.Queue = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
     @property
     def uids(self) -> list[int]:
@@ -124,55 +129,76 @@ class SubprocessExecutor:
     @property
     def layers(self) -> list[str]:
         w = self.workers[0]
-        if w.proc is None:
-            w.start()
+        with self._lock:
+            if w.proc is None and not self._threads:
+                w.start()
         return list(w.layers)
 
-    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Any, GradeResult]]:
-        todo: queue.Queue = queue.Queue(maxsize=2 * len(self.workers))
-        done: queue.Queue = queue.Queue()
-        feeder = threading.Thread(target=_feed, args=(jobs, todo, len(self.workers), done), daemon=True)
-        feeder.start()
-        threads = [threading.Thread(target=self._serve, args=(w, todo, done), daemon=True) for w in self.workers]
-        for t in threads:
-            t.start()
-        finished = 0
-        while finished < len(threads):
-            item = done.get()
-            if item is _DONE:
-                finished += 1
-            elif isinstance(item, _Failure):
-                raise item.error
-            else:
-                yield item
+    def _start(self) -> None:
+        with self._lock:
+            if not self._threads:
+                self._threads = [threading.Thread(target=self._serve, args=(w,), daemon=True) for w in self.workers]
+                for t in self._threads:
+                    t.start()
 
-    def _serve(self, worker: WorkerProcess, todo: queue.Queue, done: queue.Queue) -> None:
+    def _serve(self, worker: WorkerProcess) -> None:
         while True:
-            job = todo.get()
-            if job is _DONE:
-                done.put(_DONE)
+            item = self._todo.get()
+            if item is None:
                 return
-            done.put((job.key, worker.run(job, self.limits)))
+            job, out = item
+            try:
+                result = worker.run(job, self.limits)
+            except Exception as e:  # noqa: BLE001 - never lose a sample to our own bug
+                result = GradeResult(HARNESS_ERROR, message=f"executor error: {type(e).__name__}: {e}")
+            out.put((job.key, result))
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Any, GradeResult]]:
+        """Results in completion order; at most 2 x workers jobs of this call are in flight."""
+        self._start()
+        out: queue.Queue = queue.Queue()
+        slots = threading.Semaphore(2 * len(self.workers))
+        fed: list[int] = []
+
+        def feed():
+            count = 0
+            try:
+                for job in jobs:
+                    slots.acquire()
+                    self._todo.put((job, out))
+                    count += 1
+            except BaseException as e:  # noqa: BLE001 - bad input surfaces in the consumer, with its message
+                out.put(_Failure(e))
+            finally:
+                fed.append(count)
+                out.put(_FED)
+
+        threading.Thread(target=feed, daemon=True).start()
+        received = 0
+        while not fed or received < fed[0]:
+            item = out.get()
+            if item is _FED:
+                continue
+            if isinstance(item, _Failure):
+                raise item.error
+            received += 1
+            slots.release()
+            yield item
 
     def close(self) -> None:
+        with self._lock:
+            for _ in self._threads:
+                self._todo.put(None)
+            for t in self._threads:
+                t.join(timeout=60)
+            self._threads = []
         for w in self.workers:
             w.stop()
 
 
-_DONE = object()
+_FED = object()
 
 
 class _Failure:
     def __init__(self, error: BaseException):
         self.error = error
-
-
-def _feed(jobs: Iterable[Job], todo: queue.Queue, n_workers: int, done: queue.Queue) -> None:
-    try:
-        for job in jobs:
-            todo.put(job)
-    except BaseException as e:  # noqa: BLE001 - bad input surfaces in the consumer, with its message
-        done.put(_Failure(e))
-    finally:
-        for _ in range(n_workers):
-            todo.put(_DONE)

@@ -31,9 +31,10 @@ from executors import protocol, sandbox
 from executors.compare import stdout_matches, values_equal
 from executors.literals import parse_literal
 
-# Modules programs commonly import, loaded once here so each child starts warm.
-import bisect, collections, copy, datetime, decimal, fractions, functools, hashlib, heapq  # noqa: E401,F401
-import io, itertools, json, math, operator, random, re, statistics, string, typing  # noqa: E401,F401
+# Modules programs commonly import, loaded once per worker so each forked child starts warm.
+WARM_MODULES = ("bisect", "collections", "copy", "datetime", "decimal", "fractions", "functools", "hashlib",
+                "heapq", "io", "itertools", "json", "math", "operator", "random", "re", "statistics", "string",
+                "typing", "threading", "dataclasses", "array", "queue", "numbers", "string", "unittest")
 
 SHOW = 300          # characters of input / expected / actual kept in a TestOutcome
 TB_LINES = 6        # last traceback lines kept
@@ -521,6 +522,9 @@ def _free_names(code: str) -> set[str]:
 
 class Worker:
     def __init__(self, uid: int, isolate: bool):
+        import importlib
+        for name in WARM_MODULES:
+            importlib.import_module(name)
         self.box = sandbox.setup(uid, isolate)
         if self.box.jail:
             os.environ.clear()
