@@ -237,9 +237,9 @@ def baseline_address_space() -> int:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def prepare_child(box: Sandbox, scratch: str, limits: ChildLimits) -> None:
-    """In the forked child, before any untrusted code: leave the host for good."""
-    baseline = baseline_address_space()
+def prepare_child(box: Sandbox, scratch: str, limits: ChildLimits, baseline: int) -> None:
+    """In the forked child, before any untrusted code: leave the host for good.
+    `baseline` is the forking worker's address space, measured just before the fork."""
     os.setsid()
     if box.jail:
         os.chroot(box.jail)

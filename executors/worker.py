@@ -117,12 +117,6 @@ def _send(msg: dict) -> None:
         pass
 
 
-def _fresh_stdio() -> None:
-    sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", errors="replace", closefd=False)
-    sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-    sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-
-
 def _finish(status: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -237,17 +231,19 @@ class Child:
         os.lseek(inp, 0, os.SEEK_SET)
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
+        baseline = sandbox.baseline_address_space()
         sandbox.new_pid_namespace(box)
         gc.freeze()  # the child's collector then never walks (and copies) the worker's objects
         self.pid = os.fork()
         if self.pid == 0:
-            self._become_program(box, scratch_in, mode, program, setup, [inp, self.out, self.err, req_r, resp_w])
+            self._become_program(box, scratch_in, mode, program, setup, [inp, self.out, self.err, req_r, resp_w],
+                                 baseline)
         for fd in (inp, req_r, resp_w):
             os.close(fd)
         self.pidfd = os.pidfd_open(self.pid)
         self.status = None
 
-    def _become_program(self, box, scratch, mode, program, setup, fds) -> None:
+    def _become_program(self, box, scratch, mode, program, setup, fds, baseline) -> None:
         try:
             high = [os.dup(fd) + 0 for fd in fds]  # move out of the way before dup2 into 0..4
             high = [_fd_above(fd, 20) for fd in high]
@@ -258,14 +254,13 @@ class Child:
             sandbox.prepare_child(box, scratch, sandbox.ChildLimits(
                 memory_bytes=lim.memory_mb << 20, cpu_seconds=int(lim.sample_timeout) + 2,
                 file_bytes=max(lim.max_file_bytes, lim.max_output_bytes) + 1,
-                processes=lim.max_processes, open_files=lim.max_open_files))
+                processes=lim.max_processes, open_files=lim.max_open_files), baseline)
             if os.environ.get("HOME") != scratch:  # set once in the worker when the path is fixed
                 os.environ.clear()
                 os.environ.update(sandbox.child_env(scratch))
             signal.setitimer(signal.ITIMER_REAL, 0)
             for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
-            _fresh_stdio()
         except BaseException as e:  # noqa: BLE001 - the sandbox could not be entered: run nothing
             _send({"harness_error": f"sandbox set-up failed: {type(e).__name__}: {e}"})
             os._exit(111)
@@ -530,7 +525,7 @@ class Worker:
             os.environ.clear()
             os.environ.update(sandbox.child_env(sandbox.JAIL_SCRATCH))
         self.limits = Limits()
-        self._prelude_cache: dict[str, dict] = {}
+        self._code_cache: dict = {}
 
     # -- a whole sample
 
@@ -682,7 +677,7 @@ class Worker:
     def _script_test(self, session: Session, problem, test) -> TestOutcome:
         ns = self._test_namespace(problem, test.code, session)
         try:
-            exec(compile(test.code, "<test>", "exec"), ns)
+            exec(self._compiled(test.code, "<test>"), ns)
         except (CandidateRaised, NotPlainData, HarnessProblem, ChildGone, Deadline):
             raise
         except AssertionError as e:
@@ -704,7 +699,7 @@ class Worker:
         ns = {"__name__": "__test__"}
         if prelude:
             try:
-                exec(compile(prelude, "<prelude>", "exec"), ns)
+                exec(self._compiled(prelude, "<prelude>"), ns)
             except Exception as e:  # noqa: BLE001
                 raise HarnessProblem(f"dataset prelude failed: {type(e).__name__}: {e}")
         names = self._free_names(code) - set(ns)
@@ -715,12 +710,19 @@ class Worker:
         return ns
 
     def _free_names(self, code: str) -> set[str]:
-        cached = self._prelude_cache.get(code)
-        if cached is None:
-            cached = self._prelude_cache[code] = _free_names(code)
-            if len(self._prelude_cache) > 256:
-                self._prelude_cache.clear()
-        return set(cached)
+        return set(self._cached(("names", code), lambda: _free_names(code)))
+
+    def _compiled(self, code: str, filename: str):
+        """Dataset test code is compiled once per worker, not once per sample."""
+        return self._cached((filename, code), lambda: compile(code, filename, "exec"))
+
+    def _cached(self, key, make):
+        value = self._code_cache.get(key)
+        if value is None:
+            if len(self._code_cache) > 1024:
+                self._code_cache.clear()
+            value = self._code_cache[key] = make()
+        return value
 
 
 def _failing_line(e: BaseException, code: str) -> str:
@@ -772,6 +774,10 @@ def serve(uid: int, isolate: bool) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
+    # sys.stdin/stdout/stderr stay wrapped around fds 0-2, which each child points at its own memfds;
+    # the worker itself never writes to them, so their buffers are empty when a child inherits them
+    sys.stdin.reconfigure(errors="replace")
+    sys.stdout.reconfigure(errors="backslashreplace")
     worker = Worker(uid, isolate)
     write_frame(out, pickle.dumps({"layers": worker.box.layers, "missing": worker.box.missing}))
     problems: dict = {}   # mirrors the parent's WorkerProcess.sent: each problem crosses once
