@@ -76,7 +76,7 @@ def to_wire(x, depth: int = 0):
         return float(x)
     if t.__module__ == "numpy" and t.__name__ == "bool_":
         return bool(x)
-    raise EncodeError(f"a {t.__name__} object is not plain data")
+    raise EncodeError(f"a {t.__name__} object")
 
 
 def encode(x) -> bytes:

@@ -465,7 +465,7 @@ class Session:
         if "raise" in msg:
             raise _mirror(msg["raise"])
         if "unencodable" in msg:
-            raise NotPlainData(f"{name} returned {msg['unencodable']}")
+            raise NotPlainData(f"{name} returned something that is not plain data ({msg['unencodable']})")
         raise ChildGone(RUNTIME_ERROR, "program answered out of protocol")
 
     def close(self) -> None:
@@ -688,8 +688,8 @@ class Worker:
 
     def _script_failure(self, session, test, e: BaseException, message: str) -> TestOutcome:
         line = _failing_line(e, test.code)
-        if isinstance(e, AssertionError) and str(e):
-            message = f"assertion failed: {e}"
+        if isinstance(e, AssertionError):
+            message = f"assertion failed: {e or line}"
         outcome = TestOutcome(0, WRONG_ANSWER, expected=_short(line), message=_short(message))
         self._fill_call(outcome, session, test)
         return outcome
