@@ -327,7 +327,7 @@ class Child:
         status = self._reap()
         stdout_size = os.fstat(self.out).st_size
         tail = self.stderr_tail()
-        if stdout_size > self.limits.max_output_bytes or os.fstat(self.err).st_size > self.limits.max_output_bytes:
+        if stdout_size > self.limits.max_output_bytes or self.stderr_size() > self.limits.max_output_bytes:
             return ChildGone(OUTPUT_LIMIT, f"output over {self.limits.max_output_bytes} bytes", tail)
         return ChildGone(*_exit_verdict(status, tail), tail)
 
@@ -335,6 +335,9 @@ class Child:
         size = os.fstat(self.out).st_size
         data = os.pread(self.out, min(size, self.limits.max_output_bytes + 1), 0)
         return data.decode("utf-8", errors="replace"), size
+
+    def stderr_size(self) -> int:
+        return os.fstat(self.err).st_size
 
     def stderr_tail(self) -> str:
         size = os.fstat(self.err).st_size
@@ -426,9 +429,9 @@ class Session:
     """One functional child serving calls for all functional tests of a sample."""
 
     def __init__(self, worker: "Worker", program: str, setup: str, deadline: float):
-        self.child = Child(worker, "functional", program, setup=setup)
+        self.child = worker.spawn_child("functional", program, setup=setup)
         self.deadline = deadline
-        self.last_call = ("", "", "")    # (call text, result text, _)
+        self.last_call: tuple = ("", (), _NOTHING)   # (name, args, result): formatted only when reported
         try:
             msg = self._receive()
         except BaseException:
@@ -452,15 +455,14 @@ class Session:
         return ChildGone(RUNTIME_ERROR, "program did not finish loading")
 
     def call(self, name: str, args: tuple, kwargs: dict):
-        text = f"{name}({', '.join(map(repr, args))})"
-        self.last_call = (text, "", "")
+        self.last_call = (name, args, _NOTHING)
         try:
             self.child.send({"call": name, "args": list(args), "kwargs": kwargs})
         except protocol.EncodeError as e:
             raise HarnessProblem(f"test passes a non-plain argument to {name}: {e}")
         msg = self._receive()
         if "ok" in msg:
-            self.last_call = (text, repr(msg["ok"]), "")
+            self.last_call = (name, args, msg["ok"])
             return msg["ok"]
         if "raise" in msg:
             raise _mirror(msg["raise"])
@@ -470,6 +472,9 @@ class Session:
 
     def close(self) -> None:
         self.child.close()
+
+
+_NOTHING = object()
 
 
 class HarnessProblem(Exception):
@@ -560,10 +565,21 @@ class Worker:
     def _timeout(self, problem) -> float:
         return float(problem.metadata.get("time_limit") or self.limits.timeout)
 
+    # -- the seam remote backends override (executors/remote.py): where programs run, how tests are timed
+
+    def spawn_child(self, mode: str, program: str, stdin: bytes = b"", setup: str = "") -> "Child":
+        return Child(self, mode, program, stdin=stdin, setup=setup)
+
+    def arm_deadline(self, deadline: float) -> None:
+        _arm(deadline)
+
+    def disarm_deadline(self) -> None:
+        _disarm()
+
     # -- stdin tests: one child per test
 
     def _stdin_test(self, program: str, test, deadline: float) -> TestOutcome:
-        child = Child(self, "stdin", program, stdin=test.input.encode("utf-8", errors="replace"))
+        child = self.spawn_child("stdin", program, stdin=test.input.encode("utf-8", errors="replace"))
         t0 = time.monotonic()
         try:
             child.wait_exit(deadline)
@@ -582,7 +598,7 @@ class Worker:
         msg = child.pending_message()
         shown = dict(input=_short(test.input), expected=_short(test.output), actual=_short(out),
                      duration=duration)
-        if size > self.limits.max_output_bytes or os.fstat(child.err).st_size > self.limits.max_output_bytes:
+        if size > self.limits.max_output_bytes or child.stderr_size() > self.limits.max_output_bytes:
             return TestOutcome(0, OUTPUT_LIMIT, message=f"output over {self.limits.max_output_bytes} bytes", **shown)
         if "syntax_error" in msg:
             return TestOutcome(0, SYNTAX_ERROR, message=msg["syntax_error"], **shown)
@@ -630,13 +646,15 @@ class Worker:
         return session, outcome
 
     def _fill_call(self, outcome: TestOutcome, session: Session, test) -> None:
-        call, result, _ = session.last_call
+        name, args, result = session.last_call
+        call = f"{name}({', '.join(map(_short, args))})" if name else ""
+        result = "" if result is _NOTHING else repr(result)
         outcome.input = outcome.input or _short(call or test.input)
         outcome.expected = outcome.expected or _short(test.output)
         outcome.actual = outcome.actual or _short(result)
 
     def _functional_body(self, session: Session, problem, test, deadline: float) -> TestOutcome:
-        _arm(deadline)
+        self.arm_deadline(deadline)
         try:
             if test.code:
                 return self._script_test(session, problem, test)
@@ -649,7 +667,7 @@ class Worker:
         except HarnessProblem as e:
             return self._outcome_from(session, test, HARNESS_ERROR, str(e))
         finally:
-            _disarm()
+            self.disarm_deadline()
 
     def _outcome_from(self, session, test, verdict, message, tb="") -> TestOutcome:
         if verdict == RUNTIME_ERROR:
@@ -660,13 +678,7 @@ class Worker:
         return outcome
 
     def _value_test(self, session: Session, problem, test) -> TestOutcome:
-        try:
-            args = parse_literal(test.input)
-            expected = parse_literal(test.output)
-        except ValueError as e:
-            raise HarnessProblem(f"test data is not a Python literal: {e}")
-        if not isinstance(args, (list, tuple)):
-            args = [args]
+        args, expected = self._cached(("literal", test.input, test.output), lambda: _parse_value_test(test))
         actual = Remote(problem.func_name, session)(*args)
         meta = problem.metadata
         if values_equal(actual, expected, meta.get("atol"), bool(meta.get("loose_sequences"))):
@@ -719,10 +731,20 @@ class Worker:
     def _cached(self, key, make):
         value = self._code_cache.get(key)
         if value is None:
-            if len(self._code_cache) > 1024:
+            if len(self._code_cache) > 4096:
                 self._code_cache.clear()
             value = self._code_cache[key] = make()
         return value
+
+
+def _parse_value_test(test) -> tuple[list, object]:
+    """(arguments, expected) of a value test; parsed once per worker (HumanEval+ has 1,000 per problem)."""
+    try:
+        args = parse_literal(test.input)
+        expected = parse_literal(test.output)
+    except ValueError as e:
+        raise HarnessProblem(f"test data is not a Python literal: {e}")
+    return (list(args) if isinstance(args, (list, tuple)) else [args]), expected
 
 
 def _failing_line(e: BaseException, code: str) -> str:
