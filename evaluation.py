@@ -227,12 +227,14 @@ def add_limit_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-file-bytes", type=int, default=d.max_file_bytes, help="(default %(default)s)")
     g.add_argument("--max-processes", type=int, default=d.max_processes, help="(default %(default)s)")
     g.add_argument("--max-open-files", type=int, default=d.max_open_files, help="(default %(default)s)")
+    g.add_argument("--cpu-seconds", type=int, default=d.cpu_seconds,
+                   help="CPU seconds per program process (default: sample timeout + 2)")
 
 
 def limits_from_args(a: argparse.Namespace) -> Limits:
     return Limits(timeout=a.timeout, sample_timeout=a.sample_timeout, memory_mb=a.memory_mb,
                   max_output_bytes=a.max_output_bytes, max_file_bytes=a.max_file_bytes,
-                  max_processes=a.max_processes, max_open_files=a.max_open_files)
+                  max_processes=a.max_processes, max_open_files=a.max_open_files, cpu_seconds=a.cpu_seconds)
 
 
 def parse_ks(text: str) -> list[int]:

@@ -38,6 +38,7 @@ class Limits:
     max_file_bytes: int = 16 << 20   # largest file the program may write
     max_processes: int = 64          # processes + threads of the sandbox user
     max_open_files: int = 256
+    cpu_seconds: int = 0             # CPU time of the program's process; 0 = sample_timeout + 2
 
 
 @dataclass

@@ -252,7 +252,7 @@ class Child:
             sandbox.close_fds_from(5)
             lim = self.limits
             sandbox.prepare_child(box, scratch, sandbox.ChildLimits(
-                memory_bytes=lim.memory_mb << 20, cpu_seconds=int(lim.sample_timeout) + 2,
+                memory_bytes=lim.memory_mb << 20, cpu_seconds=lim.cpu_seconds or int(lim.sample_timeout) + 2,
                 file_bytes=max(lim.max_file_bytes, lim.max_output_bytes) + 1,
                 processes=lim.max_processes, open_files=lim.max_open_files), baseline)
             if os.environ.get("HOME") != scratch:  # set once in the worker when the path is fixed
