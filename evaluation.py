@@ -193,8 +193,7 @@ def evaluate(samples_path: str, problems: dict[str, CodeProblem], k=(1,), limits
     counts = scan_samples(samples_path, problems, allow_partial)
     check_k(ks, counts)
     start = time.monotonic()
-    if executor == "local":
-        executor_options.setdefault("workers", workers)
+    executor_options.setdefault("workers", workers)
     with TestExecutionGrader(executor, limits, stop_on_failure, **executor_options) as grader:
         run_samples(samples_path, problems, grader, out_path, tests, sum(counts.values()))
     return summarise(out_path, ks, time.monotonic() - start)

@@ -51,6 +51,7 @@ class WorkerProcess:
         self.proc = None
         self.sent: dict[str, Any] = {}   # problem_id -> problem object the worker already holds
         self.layers: list[str] = []
+        self.jail = ""
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -58,6 +59,7 @@ class WorkerProcess:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env=worker_env(), close_fds=True)
         hello = pickle.loads(read_frame(self.proc.stdout.fileno()))
         self.layers = hello["layers"]
+        self.jail = hello.get("jail") or ""
         self.sent.clear()
         if hello["missing"] and not _warned.is_set():
             _warned.set()
@@ -71,6 +73,12 @@ class WorkerProcess:
             for f in (self.proc.stdin, self.proc.stdout):
                 f.close()
             self.proc = None
+        if self.jail:
+            try:
+                os.rmdir(self.jail)  # the worker's mount namespace is gone: an empty directory is left
+            except OSError:
+                pass
+            self.jail = ""
 
     def run(self, job: Job, limits: Limits) -> GradeResult:
         """One job; a crashed worker is restarted and the job retried once."""

@@ -147,11 +147,15 @@ def _jail_binds() -> list[str]:
 
 def _build_jail() -> str:
     mount("none", "/", None, MS_REC | MS_PRIVATE)
-    # a private tmpfs over /tmp holds the jail, so the host never sees a trace of it
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-    jail = "/tmp/jail"
-    os.makedirs(jail)
+    # The jail is a private tmpfs on an empty host directory: the host sees only that empty
+    # directory (the parent removes it when the worker stops); nothing else of the host is
+    # covered, so a checkout or venv under /tmp stays visible to the worker.
+    import tempfile
+    jail = tempfile.mkdtemp(prefix="codeeval-jail-")
     mount("tmpfs", jail, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    # scratch first, so read-only binds that live under /tmp (a venv there) are mounted on top of it
+    os.makedirs(jail + "/tmp")
+    mount("tmpfs", jail + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=711")
     for src in _jail_binds():
         dst = jail + os.path.abspath(src)
         if os.path.islink(src) and not src.startswith(sys.prefix):
@@ -163,8 +167,6 @@ def _build_jail() -> str:
     os.makedirs(jail + "/dev", exist_ok=True)
     for dev in ("null", "zero", "random", "urandom"):
         _bind_readonly(f"/dev/{dev}", f"{jail}/dev/{dev}", readonly=False)
-    os.makedirs(jail + "/tmp", exist_ok=True)
-    mount("tmpfs", jail + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=711")
     mount("none", jail, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return jail
 

@@ -529,6 +529,12 @@ class Worker:
         if self.box.jail:
             os.environ.clear()
             os.environ.update(sandbox.child_env(sandbox.JAIL_SCRATCH))
+            import tempfile
+            tempfile.tempdir = None  # forget the host's /tmp, cached while the jail was built
+        self.init_trusted_side()
+
+    def init_trusted_side(self) -> None:
+        """State of the trusted side only; remote backends (executors/remote.py) start here, with no sandbox."""
         self.limits = Limits()
         self._code_cache: dict = {}
 
@@ -800,8 +806,10 @@ def serve(uid: int, isolate: bool) -> None:
     # the worker itself never writes to them, so their buffers are empty when a child inherits them
     sys.stdin.reconfigure(errors="replace")
     sys.stdout.reconfigure(errors="backslashreplace")
+    import models  # noqa: F401 - jobs unpickle into its classes; import before any namespace is entered
     worker = Worker(uid, isolate)
-    write_frame(out, pickle.dumps({"layers": worker.box.layers, "missing": worker.box.missing}))
+    write_frame(out, pickle.dumps({"layers": worker.box.layers, "missing": worker.box.missing,
+                                   "jail": worker.box.jail}))
     problems: dict = {}   # mirrors the parent's WorkerProcess.sent: each problem crosses once
     while True:
         try:
