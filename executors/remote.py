@@ -52,10 +52,14 @@ class RemoteAuthError(PermissionError):
 
 
 @functools.lru_cache(maxsize=1)
-def _sources() -> tuple[str, str]:
+def _sources() -> tuple[str, str, str]:
+    """The driver, the wire codec and the program runner (the same executors/program.py as local)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "remote_driver.py")) as f, open(os.path.join(here, "protocol.py")) as g:
-        return f.read(), g.read()
+    texts = []
+    for name in ("remote_driver.py", "protocol.py", "program.py"):
+        with open(os.path.join(here, name)) as f:
+            texts.append(f.read())
+    return tuple(texts)
 
 
 def driver_code(op: str, args: tuple, boot: bool = True) -> str:
@@ -67,9 +71,10 @@ def driver_code(op: str, args: tuple, boot: bool = True) -> str:
     """
     lines = []
     if boot:
-        driver, proto = _sources()
+        driver, proto, program = _sources()
         lines += ["_ce = {'__name__': 'ce_driver'}", f"_ce_src = {driver!r}",
-                  "exec(compile(_ce_src, 'ce_driver.py', 'exec'), _ce)", f"_ce['init'](_ce_src, {proto!r})"]
+                  "exec(compile(_ce_src, 'ce_driver.py', 'exec'), _ce)",
+                  f"_ce['init'](_ce_src, {proto!r}, {program!r})"]
     lines.append(f"_ce['emit'](_ce[{op!r}](*{args!r}))")
     return "\n".join(lines) + "\n"
 

@@ -36,12 +36,12 @@ FRAME = struct.Struct("<I")
 HOST_STUB = ("import sys, json\ncfg = json.load(open(sys.argv[1]))\nns = {'__name__': 'ce_host'}\n"
              "exec(compile(cfg['driver_src'], 'ce_driver.py', 'exec'), ns)\nns['host_main'](cfg, sys.argv[1])\n")
 NOBODY = 65534
-SOURCES = {}        # driver_src, protocol_src: set by init()
+SOURCES = {}        # driver_src, protocol_src, program_src: set by init()
 STATE = {}          # the program process serving calls between requests (stateful sessions)
 
 
-def init(driver_src, protocol_src):
-    SOURCES.update(driver_src=driver_src, protocol_src=protocol_src)
+def init(driver_src, protocol_src, program_src):
+    SOURCES.update(driver_src=driver_src, protocol_src=protocol_src, program_src=program_src)
 
 
 def emit(record):
@@ -282,11 +282,13 @@ def op_call_once(cfg, request, load_timeout, timeout):
 
 
 def host_main(cfg, cfg_path):
+    """The program's process: executors/program.py (shipped as source) runs the program here."""
     os.unlink(cfg_path)  # nothing of the harness is left for the program to read
-    ns = {"__name__": "ce_protocol"}
-    exec(compile(cfg["protocol_src"], "protocol.py", "exec"), ns)
-    proto = ns
+    proto = {"__name__": "ce_protocol"}
+    exec(compile(cfg["protocol_src"], "protocol.py", "exec"), proto)
     proto["allow_big_ints"]()
+    runner = {"__name__": "ce_program"}
+    exec(compile(cfg["program_src"], "program.py", "exec"), runner)
     resp = cfg["resp_fd"]
 
     def send(msg):
@@ -299,16 +301,14 @@ def host_main(cfg, cfg_path):
         except OSError:
             pass
 
+    def receive(resolve):
+        return proto["decode"](read_frame(cfg["req_fd"], None, 1 << 62), resolve=resolve)
+
     limit_self(cfg["limits"])
     fresh_stdio()
-    try:
-        code = compile(cfg["program"], "solution.py", "exec")
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        send({"syntax_error": "%s: %s" % (type(e).__name__, e)})
-        finish(1)
     if cfg["mode"] == "stdin":
-        host_script(code, send)
-    host_serve(code, cfg, proto, send)
+        runner["run_script"](cfg["program"], send)
+    runner["serve_calls"](cfg["program"], cfg.get("setup") or "", receive, send)
 
 
 def limit_self(lim):
@@ -330,95 +330,3 @@ def fresh_stdio():
     sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", errors="replace", closefd=False)
     sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
     sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-
-
-def finish(status):
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
-    os._exit(status)
-
-
-def exc_info(e):
-    import traceback
-    tb = e.__traceback__
-    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename == "ce_driver.py":
-        tb = tb.tb_next  # start at the program's own frames
-    text = "".join(traceback.format_exception(type(e), e, tb))
-    return {"type": type(e).__name__, "message": str(e)[:1000], "traceback": text[-3000:]}
-
-
-def host_script(code, send):
-    import builtins
-    import threading
-    import traceback
-    ns = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
-    status = 0
-    try:
-        exec(code, ns)
-    except SystemExit as e:
-        status = exit_status(e)
-    except BaseException as e:  # noqa: BLE001 - anything the program raises is its verdict
-        traceback.print_exc()
-        send({"error": exc_info(e)})
-        status = 1
-    for t in threading.enumerate():  # like interpreter shutdown: wait for non-daemon threads
-        if t is not threading.current_thread() and not t.daemon:
-            try:
-                t.join()
-            except BaseException:
-                pass
-    finish(status)
-
-
-def exit_status(e):
-    if e.code is None or e.code == 0:
-        return 0
-    if isinstance(e.code, int):
-        return e.code & 0xFF or 1
-    print(e.code, file=sys.stderr)
-    return 1
-
-
-def host_serve(code, cfg, proto, send):
-    import builtins
-    ns = {"__name__": "solution", "__builtins__": builtins, "__file__": "solution.py"}
-    try:
-        exec(code, ns)
-        if cfg.get("setup"):
-            exec(compile(cfg["setup"], "setup.py", "exec"), ns)
-    except BaseException as e:  # noqa: BLE001
-        send({"error": exc_info(e)})
-        finish(1)
-    send({"ready": 1})
-    instance = []
-    while True:
-        try:
-            raw = read_frame(cfg["req_fd"], None, 1 << 62)
-        except EOFError:
-            finish(0)
-        send(answer(ns, instance, proto["decode"](raw, resolve=lambda name: ns[name])))
-
-
-def answer(ns, instance, request):
-    try:
-        fn = target(ns, instance, request["call"])
-        value = fn(*request["args"], **request["kwargs"])
-    except BaseException as e:  # noqa: BLE001
-        return {"raise": exc_info(e)}
-    return {"ok": value}
-
-
-def target(ns, instance, name):
-    """A module-level function, else a method of LeetCode's `class Solution` (one instance)."""
-    fn = ns.get(name)
-    if callable(fn):
-        return fn
-    cls = ns.get("Solution")
-    if isinstance(cls, type) and hasattr(cls, name):
-        if not instance:
-            instance.append(cls())
-        return getattr(instance[0], name)
-    raise NameError("name %r is not defined" % name)

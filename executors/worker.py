@@ -27,6 +27,7 @@ import traceback
 
 from executors import (CRASHED, HARNESS_ERROR, MEMORY_LIMIT, OUTPUT_LIMIT, PASSED, RUNTIME_ERROR,
                        SYNTAX_ERROR, TIMEOUT, WRONG_ANSWER, GradeResult, Limits, TestOutcome)
+from executors import program as program_side
 from executors import protocol, sandbox
 from executors.compare import stdout_matches, values_equal
 from executors.literals import parse_literal
@@ -95,15 +96,8 @@ def read_frame(fd: int, wait=lambda: None, cap: int = 1 << 62) -> bytes:
 
 
 # ---------------------------------------------------------------- the untrusted child
-
-
-def _exc_info(e: BaseException) -> dict:
-    frames = e.__traceback__
-    while frames is not None and frames.tb_next is not None and frames.tb_frame.f_globals.get("__name__") == __name__:
-        frames = frames.tb_next  # start at the program's own frames, not the harness's
-    tb = traceback.format_exception(type(e), e, frames)
-    return {"type": type(e).__name__, "message": str(e)[:1000],
-            "traceback": "".join(tb)[-3000:]}
+# What runs the program is executors/program.py, shared with the remote backends; here only the
+# channel: requests on fd 3, messages on fd 4.
 
 
 def _send(msg: dict) -> None:
@@ -117,101 +111,8 @@ def _send(msg: dict) -> None:
         pass
 
 
-def _finish(status: int) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
-    os._exit(status)
-
-
-def _compile(program: str):
-    try:
-        return compile(program, "solution.py", "exec")
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        _send({"syntax_error": f"{type(e).__name__}: {e}"})
-        _finish(1)
-
-
-def child_stdin_main(program: str) -> None:
-    """Run the program as `python solution.py` would, with stdin/stdout already on memfds."""
-    code = _compile(program)
-    ns = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
-    status = 0
-    try:
-        exec(code, ns)
-    except SystemExit as e:
-        status = _exit_status(e)
-    except BaseException as e:  # noqa: BLE001 - anything the program raises is its verdict
-        traceback.print_exc()
-        _send({"error": _exc_info(e)})
-        status = 1
-    _join_threads()
-    _finish(status)
-
-
-def _exit_status(e: SystemExit) -> int:
-    if e.code is None or e.code == 0:
-        return 0
-    if isinstance(e.code, int):
-        return e.code & 0xFF or 1
-    print(e.code, file=sys.stderr)
-    return 1
-
-
-def _join_threads() -> None:
-    """Like interpreter shutdown: wait for the program's non-daemon threads."""
-    import threading
-    for t in threading.enumerate():
-        if t is not threading.current_thread() and not t.daemon:
-            try:
-                t.join()
-            except BaseException:
-                pass
-
-
-def child_functional_main(program: str, setup_code: str) -> None:
-    """Define the program, then answer calls until the trusted side closes the pipe."""
-    code = _compile(program)
-    ns = {"__name__": "solution", "__builtins__": builtins, "__file__": "solution.py"}
-    try:
-        exec(code, ns)
-        if setup_code:
-            exec(compile(setup_code, "setup.py", "exec"), ns)
-    except BaseException as e:  # noqa: BLE001
-        _send({"error": _exc_info(e)})
-        _finish(1)
-    _send({"ready": 1})
-    instance = []
-    while True:
-        try:
-            request = protocol.decode(read_frame(3), resolve=lambda name: ns[name])
-        except EOFError:
-            _finish(0)
-        _send(_answer(ns, instance, request))
-
-
-def _answer(ns: dict, instance: list, request: dict) -> dict:
-    try:
-        fn = _target(ns, instance, request["call"])
-        value = fn(*request["args"], **request["kwargs"])
-    except BaseException as e:  # noqa: BLE001
-        return {"raise": _exc_info(e)}
-    return {"ok": value}
-
-
-def _target(ns: dict, instance: list, name: str):
-    """A module-level function, else a method of LeetCode's `class Solution` (one instance)."""
-    fn = ns.get(name)
-    if callable(fn):
-        return fn
-    cls = ns.get("Solution")
-    if isinstance(cls, type) and hasattr(cls, name):
-        if not instance:
-            instance.append(cls())
-        return getattr(instance[0], name)
-    raise NameError(f"name {name!r} is not defined")
+def _receive(resolve):
+    return protocol.decode(read_frame(3), resolve=resolve)
 
 
 # ---------------------------------------------------------------- forking
@@ -265,10 +166,8 @@ class Child:
             _send({"harness_error": f"sandbox set-up failed: {type(e).__name__}: {e}"})
             os._exit(111)
         if mode == "stdin":
-            child_stdin_main(program)
-        else:
-            child_functional_main(program, setup)
-        os._exit(0)
+            program_side.run_script(program, _send)
+        program_side.serve_calls(program, setup, _receive, _send)
 
     # -- talking to the program
 
