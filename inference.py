@@ -879,7 +879,7 @@ def _client_and_config(args: argparse.Namespace) -> tuple[Client, GenConfig]:
     return client, cfg
 
 
-def _json_object(text: str) -> dict:
+def json_object(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
@@ -912,7 +912,7 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
                    "default $OPENAI_BASE_URL, else the bundled reference server")
     p.add_argument("--api-key", default="", help="default $OPENAI_API_KEY (prefer the variable: argv is visible)")
     p.add_argument("--max-concurrent", type=int, default=8, help="requests in flight")
-    p.add_argument("--extra-body", type=_json_object, help="JSON merged into every request body (vLLM/Together "
+    p.add_argument("--extra-body", type=json_object, help="JSON merged into every request body (vLLM/Together "
                    "extras such as top_k, repetition_penalty, chat_template_kwargs)")
     p.add_argument("--connect-timeout", type=float, default=5.0)
     p.add_argument("--read-timeout", type=float, default=600.0)

@@ -38,7 +38,7 @@ import prompts
 from executors import HARNESS_ERROR, GradeResult, Limits, build_program
 from executors.grader import TestExecutionGrader
 from executors.local import Job
-from inference import (Client, GenConfig, RequestFailed, ServerUnusable, extract_code,
+from inference import (Client, GenConfig, RequestFailed, ServerUnusable, extract_code, json_object,
                        sampling_body, start_reference_server, stop_process, to_completion)
 from models import CodeProblem, GenerationResult, InputError, JsonlAppender, read_problems, read_records
 from prompts.feedback import NO_CODE, build_feedback
@@ -409,16 +409,6 @@ def describe(s: dict) -> str:
 
 
 # ---------------------------------------------------------------- CLI
-
-
-def json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON: {e.msg}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError('must be a JSON object, e.g. \'{"top_k": 20}\'')
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
