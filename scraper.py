@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -485,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.base_url = args.base_url or [u for u in [os.environ.get("OPENAI_BASE_URL", "")] if u]
     args.api_key = args.api_key or os.environ.get("OPENAI_API_KEY", "")
+    # Ctrl-C must stop a run cleanly even when a script started us with SIGINT ignored
+    # (background jobs of non-interactive shells inherit SIG_IGN, and Python then never raises it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     server = None
     try:
         if args.reference_server and not args.base_url:
