@@ -143,5 +143,11 @@ def build_completion_prompt(problem, prompt_id: str, system_prompt_id: str | Non
     system, user, tpl = _render(problem, prompt_id, system_prompt_id)
     if tpl.completion:
         return tpl.completion.format_map(prompt_fields(problem)), ""
+    if tpl.chat_format == "chatml":
+        # Qwen2.5's own chat template, rendered as Qwen's evaluation script does, with the assistant
+        # turn already opened by the prefix: the model continues inside the code fence.
+        turns = ([("system", system)] if system else []) + [("user", user)]
+        text = "".join(f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in turns)
+        return text + f"<|im_start|>assistant\n{tpl.assistant_prefix}", tpl.assistant_prefix
     text = (f"{system}\n\n" if system else "") + f"{user}\n\n{tpl.assistant_prefix}"
     return text, tpl.assistant_prefix

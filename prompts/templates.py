@@ -19,6 +19,8 @@ A template is a `str.format` string over the fields that `prompts.prompt_fields(
 `assistant_prefix` pre-fills the answer when a client renders the chat template itself and uses
 /v1/completions (Qwen's script does); the extractor sees prefix + reply.
 `completion` (optional) is the raw text sent to /v1/completions instead of the rendered chat.
+`chat_format` names the chat template to render client-side for /v1/completions ("chatml": Qwen's
+<|im_start|>role ... <|im_end|> turns); empty means plain text.
 """
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ class Template:
     system: str = "helpful_coder"
     assistant_prefix: str = ""
     completion: str = ""
+    chat_format: str = ""
 
 
 # One closing instruction everywhere: extraction takes the first ```python block, so ask for exactly one.
@@ -53,7 +56,7 @@ TEMPLATES = {
     # assistant turn pre-filled with the opening fence when the chat template is rendered client-side.
     "qwen_instruct": Template(
         user="Can you complete the following Python function?\n```python\n{prompt}\n```",
-        system="qwen_instruct", assistant_prefix="```python\n"),
+        system="qwen_instruct", assistant_prefix="```python\n", chat_format="chatml"),
 
     # MBPP-style: a statement (which already shows the public tests) and the function name the tests call.
     "function": Template(

@@ -95,7 +95,11 @@ def test_qwen_instruct_prompt_as_qwens_script_sends_it():
         {"role": "user", "content": "Can you complete the following Python function?\n```python\n"
                                     + HE_PROMPT.strip("\n") + "\n```"}]
     text, prefix = prompts.build_completion_prompt(HUMANEVAL, "qwen_instruct")
-    assert prefix == "```python\n" and text.endswith(messages[1]["content"] + "\n\n```python\n")
+    # on /v1/completions: Qwen's chat template rendered client-side, the assistant turn pre-filled
+    assert prefix == "```python\n"
+    assert text == ("<|im_start|>system\n" + messages[0]["content"] + "<|im_end|>\n"
+                    "<|im_start|>user\n" + messages[1]["content"] + "<|im_end|>\n"
+                    "<|im_start|>assistant\n```python\n")
 
 
 def test_base_model_prompt_is_the_code_prompt_byte_for_byte():
