@@ -39,7 +39,7 @@ from urllib.parse import urlparse
 import requests
 from tqdm import tqdm
 
-from models import CodeProblem, InputError, JsonlAppender, read_jsonl, read_problems, write_jsonl
+from models import CodeProblem, InputError, JsonlAppender, read_jsonl, read_problems, write_json, write_jsonl
 import prompts
 
 DATASETS = ("humaneval", "mbpp", "deepcoder", "livecodebench", "swebench")
@@ -698,10 +698,7 @@ def write_profile(path: str, stats: Accounting) -> dict:
     report = {"totals_seconds": {k: round(v, 4) for k, v in totals.items()},
               "shares": {k: round(v / grand, 4) for k, v in totals.items()},
               "problems": {tid: {k: round(v, 4) for k, v in row.items()} for tid, row in stats.profile.items()}}
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
-    os.replace(tmp, path)
+    write_json(path, report)
     return report
 
 
@@ -776,14 +773,6 @@ def _run_dir(root: str, dataset: str, model: str) -> str:
     return os.path.join(root, f"{dataset}-{safe}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def _write_json(path: str, obj: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def describe(summary: dict) -> str:
     """The human summary of a run (stderr)."""
     inf, ev = summary["inference"], summary.get("evaluation") or {}
@@ -850,7 +839,7 @@ def run(args: argparse.Namespace, problems: list[CodeProblem]) -> dict:
                "wall_seconds": round(time.monotonic() - started, 3), "inference": inf, "evaluation": ev}
     if reference:
         summary["expected"] = {"pass@1": 1.0}
-    _write_json(os.path.join(run_dir, "summary.json"), summary)
+    write_json(os.path.join(run_dir, "summary.json"), summary)
     return summary
 
 

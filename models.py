@@ -193,6 +193,15 @@ def write_jsonl(path: str, rows: Iterable, append: bool = False) -> int:
     return n
 
 
+def write_json(path, obj: dict) -> None:
+    """Write one JSON document atomically (`path.tmp`, then rename): a crash never leaves half a file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
 class JsonlAppender:
     """Append-only writer for long runs: each record is one whole line, flushed at once.
     A torn last line left by a crash is cut off on open, so a resumed run never sees it."""

@@ -41,7 +41,8 @@ from executors.grader import TestExecutionGrader
 from executors.local import Job
 from inference import (Client, GenConfig, RequestFailed, ServerUnusable, extract_code, json_object,
                        sampling_body, start_reference_server, stop_process, to_completion)
-from models import CodeProblem, GenerationResult, InputError, JsonlAppender, read_problems, read_records
+from models import (CodeProblem, GenerationResult, InputError, JsonlAppender, read_problems, read_records,
+                    write_json)
 from prompts.feedback import NO_CODE, build_feedback
 
 # llm: waiting for the server (retries included); execution: tests running; exec_queue: waiting for a
@@ -153,14 +154,6 @@ def profile_table(report: dict) -> str:
     lines.append(f"({report['problems_profiled']} problems; time summed over problems, "
                  f"wall {report['wall_seconds']:.1f} s)")
     return "\n".join(lines)
-
-
-def write_json(path: str, obj: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- one problem, turn by turn

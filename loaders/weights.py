@@ -41,6 +41,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from models import write_json
+
 # ---------------------------------------------------------------- pinned weights
 
 
@@ -362,9 +364,7 @@ def start_server(cmd: list[str], base_url: str, state_file: Path, log_path: Path
 
 
 def _write_state(state_file: Path, state: dict) -> None:
-    tmp = state_file.with_name(state_file.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-    os.replace(tmp, state_file)
+    write_json(state_file, state)
 
 
 def wait_ready(base_url: str, alive, timeout: float) -> None:
@@ -530,9 +530,7 @@ def record_model_file(last_line: str, info: dict) -> str:
     if summary.get("run_dir") and saved.is_file():
         on_disk = json.loads(saved.read_text(encoding="utf-8"))
         on_disk["model_file"] = info
-        tmp = saved.with_name("summary.json.tmp")
-        tmp.write_text(json.dumps(on_disk, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, saved)
+        write_json(saved, on_disk)
     return json.dumps(summary) + "\n"
 
 
