@@ -22,7 +22,6 @@ JSON object on the last line of stdout.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import queue
@@ -30,7 +29,6 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -54,57 +52,20 @@ PHASES = ("llm", "execution", "exec_queue", "extract", "io")
 
 
 class SharedGrader:
-    """A thread-safe front for one TestExecutionGrader: any thread calls `grade()`, and every job flows
-    through ONE long-lived `executor.run()` stream, so the warm worker pool is shared by all problems.
-
-    Why not call grader.grade() from each thread: every call starts its own feeder and one serving thread
-    per worker, and two calls at once would write to the same worker's pipe. Jobs carry explicit test
-    indices (public first) so one run answers "public passed?" and "hidden passed?" together.
-    """
+    """Runs explicit test lists (public first) on the one grader's executor. The executor's worker pool
+    is shared, and its `run` may be called from many threads at once (executors/local.py), so each
+    problem thread simply submits its own job."""
 
     def __init__(self, grader: TestExecutionGrader):
         self.grader = grader
-        self._jobs: queue.Queue = queue.Queue()
-        self._waiting: dict[int, Future] = {}
-        self._lock = threading.Lock()
-        self._keys = itertools.count()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._dispatch, daemon=True)
-        self._thread.start()
 
     def grade(self, problem: CodeProblem, program: str, tests: list[int]) -> GradeResult:
         """Run `tests` (indices into problem.test_cases, in this order) on `program`; blocks until done."""
-        future: Future = Future()
-        with self._lock:
-            if self._error is not None:   # the stream is gone: fail now instead of waiting forever
-                raise self._error
-            key = next(self._keys)
-            self._waiting[key] = future
-        self._jobs.put(Job(key, problem, program, tests, stop_on_failure=True))
-        return future.result()
-
-    def _stream(self):
-        while (job := self._jobs.get()) is not None:
-            yield job
-
-    def _dispatch(self) -> None:
-        try:
-            for key, result in self.grader.executor.run(self._stream()):
-                with self._lock:
-                    future = self._waiting.pop(key)
-                future.set_result(result)
-        except BaseException as e:  # noqa: BLE001 - every waiting problem thread gets the error
-            with self._lock:
-                self._error = e
-                waiting, self._waiting = list(self._waiting.values()), {}
-            for future in waiting:
-                future.set_exception(e)
+        job = Job(None, problem, program, tests, stop_on_failure=True)
+        return next(iter(self.grader.executor.run([job])))[1]
 
     def close(self, wait: bool = True) -> None:
-        """Stop the stream; `wait=False` (Ctrl-C) kills the workers without finishing queued jobs."""
-        self._jobs.put(None)
-        if wait:
-            self._thread.join()
+        """Stop the workers (`wait` is kept for callers; queued jobs die with the pool on Ctrl-C)."""
         self.grader.close()
 
 
